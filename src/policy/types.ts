@@ -1,0 +1,51 @@
+import type { GuestRef } from '../pve/types.js';
+
+/** The computed plan: what `pvepower plan` prints, `drill` walks and the executor runs. */
+export type GuestAction = 'shutdown' | 'hibernate' | 'stop' | 'skip';
+export type Escalation = 'stop' | 'leave';
+
+export interface PlannedGuest extends GuestRef {
+  name: string;
+  action: GuestAction;
+  /** How long the graceful action may take before escalation. */
+  timeoutMs: number;
+  escalation: Escalation;
+  restartOnPowerReturn: boolean;
+  /** HA-managed (hastate present): stopped through HA, state recorded and restored. */
+  ha: boolean;
+  /** Which rule matched: `guests[2]` (config index), or `startup-order` when none did. */
+  rule: string;
+}
+
+export interface PlanGroup {
+  /** Ascending: group 1 stops before group 2. */
+  group: number;
+  guests: PlannedGuest[];
+  /** The group's slowest guest: its timeout plus escalation allowance. */
+  estimatedMs: number;
+}
+
+export interface PlanStage {
+  name: string;
+  /** True for the stage that ends in host shutdown (`shutdown`). */
+  final: boolean;
+  groups: PlanGroup[];
+  estimatedMs: number;
+}
+
+export interface HostStep {
+  node: string;
+  self: boolean;
+  cephMon: boolean;
+}
+
+export interface Plan {
+  /** Stages in config order. */
+  stages: PlanStage[];
+  /** Other nodes in shutdown order, then self last. */
+  hosts: HostStep[];
+  self: string;
+  /** Estimated battery runtime when the plan was made (ms), if known. */
+  runtimeMs?: number;
+  warnings: string[];
+}
