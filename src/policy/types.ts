@@ -49,3 +49,21 @@ export interface Plan {
   runtimeMs?: number;
   warnings: string[];
 }
+
+/**
+ * A stage trigger after config parsing (durations in ms). Each key present is one condition;
+ * several keys in one object must all hold. `any`/`all` nest.
+ */
+export interface TriggerSpec {
+  on_battery_for?: number;
+  charge_below?: number;
+  runtime_below?: number;
+  low_battery?: boolean;
+  fsd?: boolean;
+  /** Communication lost while last seen on battery, for DEADTIME (NUT's "dead" UPS). */
+  comm_lost_on_battery?: boolean;
+  /** Fires only on `pvepower trigger STAGE`. */
+  manual?: boolean;
+  any?: TriggerSpec[];
+  all?: TriggerSpec[];
+}
