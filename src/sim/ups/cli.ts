@@ -1,5 +1,5 @@
 import { parseDuration } from '../../core/duration.js';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from '../../cli/io.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from '../../core/cli-io.js';
 import { formatLogEntry, type LogEntry } from './log.js';
 import { DEFAULT_LOAD_PERCENT, runtimeAtFullLoadFor } from './model.js';
 import { startUpsSimulator } from './server.js';

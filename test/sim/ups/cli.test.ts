@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { CliError, EXIT_OK, EXIT_USAGE, type CliIo } from '../../../src/cli/io.js';
+import { CliError, EXIT_OK, EXIT_USAGE, type CliIo } from '../../../src/core/cli-io.js';
 import { runUpsSimCommand, type UpsSimCommandOptions } from '../../../src/sim/ups/cli.js';
 import { UpsSimControl } from '../../../src/sim/ups/client.js';
 import type { UpsState } from '../../../src/sim/ups/model.js';
