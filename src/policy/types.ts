@@ -23,6 +23,8 @@ export interface PlanGroup {
   guests: PlannedGuest[];
   /** The group's slowest guest: its timeout plus escalation allowance. */
   estimatedMs: number;
+  /** For display, when the number is not the admin's: `startup order 2`, `no startup order`, `pvepower's own guest`. */
+  label?: string;
 }
 
 export interface PlanStage {
@@ -31,6 +33,8 @@ export interface PlanStage {
   final: boolean;
   groups: PlanGroup[];
   estimatedMs: number;
+  /** The stage's trigger, for display. */
+  trigger?: TriggerSpec;
 }
 
 export interface HostStep {
