@@ -34,14 +34,22 @@ export interface ExecContext {
  * is logged; the last error is rethrown for the caller to journal and escalate. An abort stops
  * the retrying (the signal's reason is thrown).
  */
-export async function call<T>(ctx: ExecContext, what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function call<T>(
+  ctx: ExecContext,
+  what: string,
+  fn: () => Promise<T>,
+  signal?: AbortSignal,
+  { powerAction = false }: { powerAction?: boolean } = {},
+): Promise<T> {
   const { attempts, baseDelayMs, maxDelayMs } = ctx.retry;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {
       return await fn();
     } catch (err) {
-      if (attempt >= attempts) {
+      // A power action that may have reached Proxmox is never sent again blindly: the caller
+      // confirms by the guest's status instead (the client already checked its task log).
+      if (attempt >= attempts || (powerAction && mayHaveReachedServer(err))) {
         ctx.logger.error(`${what} failed, giving up`, { attempt, error: errorMessage(err) });
         throw err;
       }
@@ -134,4 +142,9 @@ export class NodeSlots {
       else this.busy.set(node, (this.busy.get(node) ?? 1) - 1);
     };
   }
+}
+
+/** True when a failed request may still have been carried out (PveClient errors say so). */
+export function mayHaveReachedServer(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { requestSent?: unknown }).requestSent === true;
 }

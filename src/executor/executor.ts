@@ -7,7 +7,7 @@ import type { HostActions } from '../host/host.js';
 import type { Plan, PlanGroup, PlannedGuest, PlanStage } from '../policy/types.js';
 import type { CephFlag, GuestRef, GuestStatus, PveApi } from '../pve/types.js';
 import type { ExecContext, RetryPolicy } from './context.js';
-import { call, DEFAULT_RETRY, guestInfo, haSid, label, NodeSlots, refOf, waitForStatus } from './context.js';
+import { call, DEFAULT_RETRY, guestInfo, haSid, label, mayHaveReachedServer, NodeSlots, refOf, waitForStatus } from './context.js';
 import type { ExecutorEvents, GuestResult, HostsResult, RecoveryResult, ResumeResult, StageResult } from './events.js';
 import type { GuestState, Journal, SentAction } from './journal.js';
 import { outageOpen } from './journal.js';
@@ -365,13 +365,20 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       deadline: clock.now() + pg.timeoutMs,
     });
     try {
-      const upid = await call(this.ctx, `${action} of ${label(pg)}`, () => this.send(pg, action, ha), signal);
+      const upid = await call(this.ctx, `${action} of ${label(pg)}`, () => this.send(pg, action, ha), signal, {
+        powerAction: true,
+      });
       journal.append({ op: 'guest-action', phase: 'done', vmid: pg.vmid, upid });
       this.emit('guest-action', { stage: stage.name, group, guest, action, ha, upid });
       this.opts.logger.info(`${label(pg)}: ${action} requested${ha ? ' through HA' : ''}`, { timeoutMs: pg.timeoutMs });
       return 'sent';
     } catch (err) {
       signal.throwIfAborted();
+      if (mayHaveReachedServer(err)) {
+        // Its answer was lost: Proxmox may be running it, so wait on the guest's status.
+        this.warn(`${label(pg)}: ${action} request unconfirmed (${errorMessage(err)}); watching its status`);
+        return 'sent';
+      }
       journal.append({ op: 'guest-action', phase: 'failed', vmid: pg.vmid, error: errorMessage(err) });
       this.warn(`${label(pg)}: ${action} request failed (${errorMessage(err)}); escalating now`);
       return 'failed';
@@ -416,7 +423,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     this.emit('guest-escalated', { stage: stage.name, guest: guestInfo(pg), how });
     this.opts.logger.warn(`${label(pg)} still running after its timeout: hard stop${rec.ha ? ' through HA' : ''}`);
     try {
-      const upid = await call(this.ctx, `stop of ${label(pg)}`, () => this.hardStop(refOf(rec), rec.ha), signal);
+      const upid = await call(this.ctx, `stop of ${label(pg)}`, () => this.hardStop(refOf(rec), rec.ha), signal, {
+        powerAction: true,
+      });
       journal.append({ op: 'guest-escalate', phase: 'done', vmid: pg.vmid, upid });
     } catch (err) {
       signal.throwIfAborted();

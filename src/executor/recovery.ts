@@ -241,7 +241,7 @@ async function requestStart(ctx: ExecContext, g: GuestState, startTimeoutMs: num
   journal.append({ op: 'guest-start', phase: 'intent', vmid: g.vmid, how, ...(g.ha ? { haState } : {}) });
   try {
     if (g.ha) await call(ctx, `HA state of ${label(g)} back to ${haState}`, () => pve.setHaState(haSid(g), haState), signal);
-    else await call(ctx, `start of ${label(g)}`, () => pve.startGuest(ref), signal);
+    else await call(ctx, `start of ${label(g)}`, () => pve.startGuest(ref), signal, { powerAction: true });
   } catch (err) {
     signal?.throwIfAborted();
     journal.append({ op: 'guest-start', phase: 'failed', vmid: g.vmid, error: errorMessage(err) });

@@ -322,6 +322,20 @@ describe('executor: failures', () => {
     assert.equal(pve.callsOf('stopGuest').length, 0);
   });
 
+  it('never re-sends a shutdown whose answer was lost: confirms it by the guest status', async () => {
+    const clock = new ManualClock();
+    const pve = new FakePve(clock, ['pve1'], [{ vmid: 1005, node: 'pve1', shutdownMs: 4000 }]);
+    pve.loseShutdownAnswer(1005, 1);
+    const h = harness(clock, pve);
+    const s = stage('shed', [[guest(1005, 'pve1', { timeoutMs: 60_000 })]]);
+
+    const result = await settle(clock, h.executor.runStage(s, plan([s], ['pve1'])));
+
+    assert.equal(result.guests[0]!.outcome, 'stopped');
+    assert.equal(pve.callsOf('shutdownGuest', 1005).length, 1);
+    assert.equal(pve.callsOf('stopGuest', 1005).length, 0);
+  });
+
   it('reports a guest that cannot be stopped and does not hold the plan past its budget', async () => {
     const clock = new ManualClock();
     const pve = new FakePve(clock, ['pve1', 'pve2'], [

@@ -66,6 +66,7 @@ export class FakePve implements PveApi {
   private readonly inFlight = new Set<number>();
   private readonly failures: Array<{ method: string; vmid?: number; node?: string; left: number; message: string }> = [];
   private upidSeq = 1;
+  private readonly lostAnswers = new Map<number, number>();
 
   constructor(
     private readonly clock: Clock,
@@ -93,6 +94,14 @@ export class FakePve implements PveApi {
   /** The next `times` calls of `method` (for one guest or node, when given) fail. */
   fail(method: keyof PveApi, times: number, target: { vmid?: number; node?: string } = {}, message = '500 simulated failure'): void {
     this.failures.push({ method, ...target, left: times, message });
+  }
+
+  /**
+   * The next `times` shutdown requests for the guest are carried out but their answer is lost,
+   * as when a connection drops after Proxmox received the POST: the error says `requestSent`.
+   */
+  loseShutdownAnswer(vmid: number, times: number): void {
+    this.lostAnswers.set(vmid, times);
   }
 
   guest(vmid: number): FakeGuest {
@@ -164,6 +173,11 @@ export class FakePve implements PveApi {
     }
     if (g.status !== 'running' && g.type === 'lxc') throw new Error(`500 CT ${g.vmid} not running`);
     this.stopAfter(g, g.shutdownMs);
+    const lost = this.lostAnswers.get(g.vmid) ?? 0;
+    if (lost > 0) {
+      this.lostAnswers.set(g.vmid, lost - 1);
+      throw Object.assign(new Error('network error: socket hang up'), { requestSent: true });
+    }
     return this.upid(g, g.type === 'qemu' ? 'qmshutdown' : 'vzshutdown');
   }
 
