@@ -1,0 +1,3 @@
+export * from './parse.js';
+export * from './status.js';
+export * from './commands.js';
