@@ -80,8 +80,9 @@ export interface RecoveryResult {
 export interface ExecutorEvents {
   'stage-start': [{ stage: string; final: boolean; resumed: boolean }];
   'stage-done': [StageResult];
-  'group-start': [{ stage: string; group: number; guests: number }];
-  'group-done': [{ stage: string; group: number; results: GuestResult[] }];
+  /** `label` names groups whose number is not the admin's (startup order, pvepower's own guest). */
+  'group-start': [{ stage: string; group: number; label?: string; guests: number }];
+  'group-done': [{ stage: string; group: number; label?: string; results: GuestResult[] }];
   'guest-action': [{ stage: string; group: number; guest: GuestInfo; action: SentAction; ha: boolean; upid: string }];
   'guest-skipped': [{ stage: string; guest: GuestInfo; reason: string }];
   'guest-stopped': [{ stage: string; guest: GuestInfo; afterMs: number }];

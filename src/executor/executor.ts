@@ -93,6 +93,13 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     this.escalationGraceMs = opts.escalationGraceMs ?? 30_000;
   }
 
+  /** This node and what the live cluster supports (HA disarm, Ceph), resolved by the daemon before a stage runs. */
+  configureCluster(features: Pick<ExecutorOptions, 'self' | 'haMode' | 'ceph'>): void {
+    this.opts.self = features.self;
+    this.opts.haMode = features.haMode;
+    this.opts.ceph = features.ceph;
+  }
+
   get pointOfNoReturn(): boolean {
     return this.opts.journal.state.pointOfNoReturn;
   }
@@ -194,7 +201,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       result.guests.push(...results);
       if (signal.aborted) break;
       journal.append({ op: 'group', phase: 'done', stage: stage.name, group: group.group });
-      this.emit('group-done', { stage: stage.name, group: group.group, results });
+      this.emit('group-done', { stage: stage.name, group: group.group, ...(group.label ? { label: group.label } : {}), results });
     }
 
     if (stage.final && !signal.aborted) {
@@ -231,7 +238,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
 
   private async runGroup(stage: PlanStage, group: PlanGroup, signal: AbortSignal): Promise<GuestResult[]> {
     this.opts.journal.append({ op: 'group', phase: 'intent', stage: stage.name, group: group.group });
-    this.emit('group-start', { stage: stage.name, group: group.group, guests: group.guests.length });
+    this.emit('group-start', { stage: stage.name, group: group.group, ...(group.label ? { label: group.label } : {}), guests: group.guests.length });
     let haStates: Promise<Map<string, string>> | undefined;
     const haState = async (sid: string) => (await (haStates ??= this.readHaStates(signal))).get(sid);
     return Promise.all(group.guests.map((g) => this.runGuest(stage, group.group, g, haState, signal)));

@@ -49,6 +49,11 @@ export interface PveConnectionOptions {
   retryDelayMs?: number;
   logger?: Logger;
   clock?: Clock;
+  /**
+   * Dry runs (`pvepower drill`, `plan`): refuse every request that could change the cluster,
+   * before it is sent. Only GET passes (and the ticket login, which changes nothing).
+   */
+  readOnly?: boolean;
 }
 
 type Params = Record<string, unknown> | undefined;
@@ -187,6 +192,7 @@ export class PveHttp implements ApiRequestable {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly timeoutMs: number;
+  private readonly readOnly: boolean;
   private readonly retries: number;
   private readonly retryDelayMs: number;
   private readonly closing = new AbortController();
@@ -197,6 +203,7 @@ export class PveHttp implements ApiRequestable {
     const port = opts.port ?? 8006;
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new PveConfigError(`invalid PVE port ${opts.port}`);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.readOnly = opts.readOnly ?? false;
     this.retries = opts.retries ?? 2;
     this.retryDelayMs = opts.retryDelayMs ?? 500;
     this.clock = opts.clock ?? systemClock;
@@ -231,6 +238,9 @@ export class PveHttp implements ApiRequestable {
    * never repeated here (PveClient checks the guest's state first).
    */
   call(method: string, path: string, params?: Params): Promise<unknown> {
+    if (this.readOnly && method !== 'GET' && path !== '/access/ticket') {
+      return Promise.reject(new PveConfigError(`read-only client: refusing ${method} ${path}`));
+    }
     const idempotent = method === 'GET' || method === 'PUT';
     const request: RequestInfo = { method, path };
     return this.retrying(`PVE ${method} ${path}`, idempotent, () => this.authenticatedCall(request, params));
