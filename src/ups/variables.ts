@@ -1,9 +1,10 @@
+import { VERSION } from '../core/version.js';
 import type { BatteryReading, BatteryThresholds } from './battery.js';
 import type { Identity, Q1Reading, Rating } from './megatec/parse.js';
 import type { DerivedStatus } from './megatec/status.js';
 
 export const DRIVER_NAME = 'pvepower';
-export const DRIVER_VERSION = '0.1.0';
+export const DRIVER_VERSION = VERSION;
 
 /**
  * printf's `%.<decimals>f`: like toFixed, except that an exact binary tie (2.5, 0.25) rounds to
