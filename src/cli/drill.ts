@@ -67,7 +67,7 @@ function recordingShutdownScript(dir: string, flag: string): string {
   writeFileSync(
     script,
     `#!/bin/sh\n# Stands in for the host shutdown command in a drill: it only records.\n` +
-      `{ echo "host shutdown command ran: $*"; if [ -f '${flag}' ]; then echo "killpower flag present: $(head -c 64 '${flag}')"; else echo "killpower flag MISSING"; fi; } >> '${dir}/host-actions.log'\n`,
+      `{ echo "host shutdown command ran\${*:+: $*}"; if [ -f '${flag}' ]; then echo "killpower flag present: $(head -c 64 '${flag}')"; else echo "killpower flag MISSING"; fi; } >> '${dir}/host-actions.log'\n`,
   );
   chmodSync(script, 0o755);
   return script;
