@@ -1,13 +1,14 @@
 import { parseArgs } from 'node:util';
 import { processes, UsageError, type Bench, type BenchOption, type BenchRow, type BenchValues } from './harness.js';
 import { upsBench } from './ups.js';
+import { orchestrationBenchDef, planBenchDef } from './policy.js';
 
 /**
  * `npm run bench [-- --only NAME] [bench flags]`: runs every registered bench (or the named
  * ones) and prints one summary table. Exit 1 when a target is missed or a bench failed, 2 for
  * bad flags. To add a bench, write a module exporting a Bench and list it here.
  */
-export const BENCHES: readonly Bench[] = [upsBench];
+export const BENCHES: readonly Bench[] = [upsBench, planBenchDef, orchestrationBenchDef];
 
 const COMMON_OPTIONS: Record<string, BenchOption> = {
   only: { type: 'string', description: 'run only these benches (comma-separated or repeated)' },

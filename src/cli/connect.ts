@@ -3,9 +3,8 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { ConfigError, formatConfigErrors, loadConfig } from '../policy/config.js';
 import type { PvepowerConfig } from '../policy/schema.js';
 import { PveClient } from '../pve/client.js';
+import { DEFAULT_CONFIG } from './defaults.js';
 
-/** The default config path (design.md). */
-export const DEFAULT_CONFIG = '/etc/pvepower/pvepower.yaml';
 
 /** Loads a config or ends the command with its FILE:LINE:COL errors and exit code 2. */
 export function loadConfigOrExit(file: string): PvepowerConfig {
@@ -29,14 +28,6 @@ export interface PveFlags {
   timeout?: string;
 }
 
-export const PVE_FLAG_HELP: [string, string][] = [
-  ['--host <host>', 'Proxmox VE API host (default: the config\'s proxmox.host)'],
-  ['--port <port>', 'API port (default 8006)'],
-  ['--token-id <id>', 'API token USER@REALM!TOKENID'],
-  ['--token-secret-file <file>', 'file holding the token secret (mode 0600)'],
-  ['--ca <file>', 'CA certificate to verify the API with (/etc/pve/pve-root-ca.pem)'],
-  ['--fingerprint <sha256>', 'pinned SHA-256 certificate fingerprint (AB:CD:…) instead of --ca'],
-];
 
 /** A Proxmox client from flags, else from the config file; TLS is verified either way. */
 export function connectPve(flags: PveFlags, opts: { logger?: Logger; readOnly?: boolean } = {}): PveClient {

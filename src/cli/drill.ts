@@ -1,7 +1,6 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CliIo } from '../core/cli-io.js';
 import { EXIT_FAILURE, EXIT_OK } from '../core/cli-io.js';
 import { ScaledClock, type Clock } from '../core/clock.js';
@@ -20,8 +19,6 @@ import type { SimStateDump } from '../sim/pve/cluster.js';
 import { startPveSimulator } from '../sim/pve/server.js';
 import { createUpsSim } from '../sim/ups/simulator.js';
 
-/** The built-in 3-node cluster the simulated drill runs against. */
-export const DEFAULT_DRILL_SCENARIO = fileURLToPath(new URL('../../config/sim-cluster.yaml', import.meta.url));
 
 /**
  * `pvepower drill` without --sim: the timeline the plan would execute against the live cluster,

@@ -2,16 +2,15 @@ import { Command, CommanderError } from 'commander';
 import { CliError, EXIT_FAILURE, EXIT_USAGE, processIo } from '../core/cli-io.js';
 import { redact } from '../core/secrets.js';
 import { VERSION } from '../core/version.js';
-import { scanCommand } from './scan.js';
 import { registerUpsCommands } from './ups.js';
-import { runUpsSimCommand } from '../sim/ups/cli.js';
-import { runPveSimCommand } from '../sim/pve/cli.js';
-import { createLogger } from '../core/logger.js';
-import { connectPve, DEFAULT_CONFIG, loadConfigOrExit, PVE_FLAG_HELP, type PveFlags } from './connect.js';
-import { guestsCommand } from './guests.js';
-import { checkConfigCommand, livePlan, parseRuntimeFlag, planCommand } from './policy.js';
-import { DEFAULT_DRILL_SCENARIO, dryRunTimeline, simDrill } from './drill.js';
-import { killpowerCommand, runCommand, triggerCommand } from './run.js';
+import { DEFAULT_CONFIG, DEFAULT_DRILL_SCENARIO, PVE_FLAG_HELP } from './defaults.js';
+import type { PveFlags } from './connect.js';
+import type { PveClient } from '../pve/client.js';
+
+// Each command loads its code when it runs, so `pvepower watch` does not carry the Proxmox
+// client, the executor and the simulators in memory.
+const connect = () => import('./connect.js');
+const logger = async () => (await import('../core/logger.js')).createLogger({ level: 'warn' });
 
 type Action = (...args: any[]) => Promise<number>;
 
@@ -35,7 +34,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
   program
     .command('scan')
     .description('find UPSes (USB ids from NUT\'s Megatec/Q* table, serial ports) and print a ready ups: config block')
-    .action(act(() => scanCommand(processIo)));
+    .action(act(async () => (await import('./scan.js')).scanCommand(processIo)));
 
   registerUpsCommands(program, act);
 
@@ -44,8 +43,8 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     return cmd;
   };
   /** Runs `fn` with a Proxmox client and always closes it, so the process exits at once. */
-  const withPve = async (flags: PveFlags, fn: (pve: ReturnType<typeof connectPve>) => Promise<number>, readOnly = false) => {
-    const pve = connectPve(flags, { readOnly });
+  const withPve = async (flags: PveFlags, fn: (pve: PveClient) => Promise<number>, readOnly = false) => {
+    const pve = (await connect()).connectPve(flags, { readOnly });
     try {
       return await fn(pve);
     } finally {
@@ -57,13 +56,13 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     .command('run')
     .description('the daemon: UPS driver, monitor, policy and executor (SIGHUP reloads the config)')
     .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
-    .action(act((opts: { config: string }) => runCommand(opts.config, processIo)));
+    .action(act(async (opts: { config: string }) => (await import('./run.js')).runCommand(opts.config, processIo)));
 
   program
     .command('check-config')
     .description('validate a config file: every error as FILE:LINE:COL key: message (exit 2)')
     .argument('[file]', 'config file', DEFAULT_CONFIG)
-    .action(act(async (file: string) => checkConfigCommand(file, processIo)));
+    .action(act(async (file: string) => (await import('./policy.js')).checkConfigCommand(file, processIo)));
 
   withPveFlags(
     program
@@ -71,7 +70,12 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
       .description("the cluster's guests as pvepower sees them (node, vmid, type, name, status, tags, HA state)")
       .option('-c, --config <file>', 'take the proxmox: section from this config', DEFAULT_CONFIG)
       .option('--json', 'print JSON'),
-  ).action(act((opts: PveFlags & { json?: boolean }) => withPve(opts, (pve) => guestsCommand(pve, opts, processIo), true)));
+  ).action(
+    act(async (opts: PveFlags & { json?: boolean }) => {
+      const { guestsCommand } = await import('./guests.js');
+      return withPve(opts, (pve) => guestsCommand(pve, opts, processIo), true);
+    }),
+  );
 
   withPveFlags(
     program
@@ -81,9 +85,11 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
       .option('--json', 'print JSON')
       .option('--runtime <duration>', 'check the plan against this battery runtime, e.g. 12m'),
   ).action(
-    act((opts: PveFlags & { config: string; json?: boolean; runtime?: string }) => {
-      const config = loadConfigOrExit(opts.config);
-      return withPve(opts, (pve) => planCommand(config, pve, opts, processIo, createLogger({ level: 'warn' })), true);
+    act(async (opts: PveFlags & { config: string; json?: boolean; runtime?: string }) => {
+      const config = (await connect()).loadConfigOrExit(opts.config);
+      const { planCommand } = await import('./policy.js');
+      const log = await logger();
+      return withPve(opts, (pve) => planCommand(config, pve, opts, processIo, log), true);
     }),
   );
 
@@ -99,7 +105,9 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
       .option('--runtime <duration>', 'dry run: check the plan against this battery runtime'),
   ).action(
     act(async (opts: PveFlags & { config: string; sim?: boolean; scenario: string; timeScale: string; keep?: boolean; runtime?: string }) => {
-      const config = loadConfigOrExit(opts.config);
+      const config = (await connect()).loadConfigOrExit(opts.config);
+      const { dryRunTimeline, simDrill } = await import('./drill.js');
+      const { livePlan, parseRuntimeFlag } = await import('./policy.js');
       if (opts.sim) {
         const timeScale = Number(opts.timeScale);
         if (!(timeScale > 0)) throw new CliError(`--time-scale: expected a number > 0, got ${opts.timeScale}`, EXIT_USAGE);
@@ -109,7 +117,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
       return withPve(
         opts,
         async (pve) => {
-          processIo.out(dryRunTimeline(config, await livePlan(config, pve, createLogger({ level: 'warn' }), runtimeMs)));
+          processIo.out(dryRunTimeline(config, await livePlan(config, pve, await logger(), runtimeMs)));
           return 0;
         },
         true,
@@ -122,7 +130,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     .description('fire a stage of the running daemon now (e.g. a planned maintenance shutdown)')
     .argument('<stage>', 'stage name from the config')
     .option('-c, --config <file>', 'config file (for state_dir)', DEFAULT_CONFIG)
-    .action(act((stage: string, opts: { config: string }) => triggerCommand(opts.config, stage, processIo)));
+    .action(act(async (stage: string, opts: { config: string }) => (await import('./run.js')).triggerCommand(opts.config, stage, processIo)));
 
   program
     .command('killpower')
@@ -130,7 +138,9 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
     .option('--force', 'send even without the killpower flag')
     .option('--stayoff', 'shutdown.stayoff: the output stays off when mains returns')
-    .action(act((opts: { config: string; force?: boolean; stayoff?: boolean }) => killpowerCommand(opts.config, opts, processIo)));
+    .action(
+      act(async (opts: { config: string; force?: boolean; stayoff?: boolean }) => (await import('./run.js')).killpowerCommand(opts.config, opts, processIo)),
+    );
 
   const sim = program.command('sim').description('run a built-in simulator');
   sim
@@ -143,7 +153,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     .option('--load <percent>', 'starting load in percent')
     .option('--charge <percent>', 'starting battery charge in percent')
     .option('--echo-ident', 'echo the I command like the seed guide\'s Ippon')
-    .action(act((opts) => runUpsSimCommand(opts, processIo)));
+    .action(act(async (opts) => (await import('../sim/ups/cli.js')).runUpsSimCommand(opts, processIo)));
   sim
     .command('pve')
     .description('a Proxmox VE cluster over HTTPS on loopback, from a scenario file')
@@ -152,7 +162,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     .option('--host <address>', 'listening address', '127.0.0.1')
     .option('--time-scale <x>', 'simulated seconds per second', '1')
     .option('--apidata <file>', 'official API schema to validate parameters against')
-    .action(act((opts) => runPveSimCommand(opts, processIo)));
+    .action(act(async (opts) => (await import('../sim/pve/cli.js')).runPveSimCommand(opts, processIo)));
 
   return { program, exitCode: () => code };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { processIo } from '../core/cli-io.js';
-import { DEFAULT_CONFIG } from './connect.js';
+import { DEFAULT_CONFIG } from './defaults.js';
 import type { UpsCliOptions } from './ups-commands.js';
 
 type Action = (...args: any[]) => Promise<number>;

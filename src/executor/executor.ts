@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../host/host.js';
@@ -186,6 +186,8 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     }
     this.controller ??= new AbortController();
     const signal = external ? AbortSignal.any([this.controller.signal, external]) : this.controller.signal;
+    // Every guest in flight waits on this signal: hundreds of listeners are expected, not a leak.
+    setMaxListeners(0, this.controller.signal, signal);
 
     journal.append({ op: 'stage', phase: 'intent', stage: stage.name, final: stage.final });
     this.emit('stage-start', { stage: stage.name, final: stage.final, resumed: prior !== undefined });
