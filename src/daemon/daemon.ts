@@ -45,6 +45,9 @@ export interface DaemonEvents {
 /** How often the learned battery runtime is saved at most (it is refit on every poll on battery). */
 const LEARNED_SAVE_INTERVAL_MS = 60_000;
 
+/** buildPlan's "rule matches nothing" hints (src/policy/plan.ts ruleWarnings). */
+const RULE_MATCH_WARNING = /^guests\[\d+\] (matches no running guest|takes no guest)/;
+
 /**
  * pvepower's daemon: UPS driver → monitor (NUT events) → stage triggers → plan from the live
  * cluster → executor; on power return, abort what can be aborted and recover once mains is
@@ -66,6 +69,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private learnedSavedAt = -Infinity;
   private readonly unfollow: () => void;
   private readonly running = new Set<Promise<unknown>>();
+  /** Plan warnings already shown (each plan is rebuilt per stage; say things once). */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly opts: DaemonOptions) {
     super();
@@ -239,7 +244,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await this.configureExecutor(cluster.self, cluster.pveVersion);
     const runtimeS = Number(this.runner.current().variables['battery.runtime']);
     const plan = planFor(this.config, cluster, Number.isFinite(runtimeS) ? runtimeS * 1000 : undefined);
-    for (const w of plan.warnings) this.timeline({ time: this.clock.now(), kind: 'warning', text: w });
+    const midOutage = outageOpen(this.journal.state);
+    for (const w of plan.warnings) {
+      // Once a stage has stopped guests, rules for them match nothing running: not worth a warning.
+      if (midOutage && RULE_MATCH_WARNING.test(w)) continue;
+      if (this.warned.has(w)) continue;
+      this.warned.add(w);
+      this.timeline({ time: this.clock.now(), kind: 'warning', text: w });
+    }
     return plan;
   }
 
@@ -295,7 +307,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
           { clock: this.clock, logger: this.logger, signal: controller.signal },
         );
         const result = await this.executor.recover({ signal: controller.signal });
-        if (result.recovered) this.emit('idle', { reason: 'recovered' });
+        if (result.recovered) {
+          this.warned.clear();
+          this.emit('idle', { reason: 'recovered' });
+        }
       })()
         .catch((err: unknown) => {
           if (!controller.signal.aborted) this.logger.error('recovery failed', { error: errorText(err) });

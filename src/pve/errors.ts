@@ -187,7 +187,7 @@ export function errorFromResponse(
   switch (status) {
     case 401:
       return new AuthenticationError(
-        `PVE rejected the credentials (401 ${pveMessage}) on ${where}: check the API token id and secret, or the user and password`,
+        `authentication failed: PVE rejected the credentials (401 ${pveMessage}) on ${where}: check the API token id and secret, or the user and password`,
         opts,
       );
     case 403: {

@@ -105,7 +105,7 @@ describe('pvepower guests / plan / check-config against the PVE simulator', () =
     const r = await cli([...args, '--token-secret-file', wrongSecretFile, '--ca', sim.caPath]);
     assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /^pvepower: PVE rejected the credentials \(401 invalid token value!\).*check the API token id and secret/m);
+    assert.match(r.stderr, /^pvepower: authentication failed: PVE rejected the credentials \(401 invalid token value!\).*check the API token id and secret/m);
     const unauthorized = sim.audit.entries().filter((e) => e.status === 401);
     assert.ok(unauthorized.length >= 1, 'the simulator refused the token');
   });
