@@ -56,6 +56,7 @@ export function planFor(config: PvepowerConfig, cluster: ClusterSnapshot, runtim
     guests: cluster.guests,
     nodes: cluster.nodes,
     self: cluster.self,
+    ...(config.proxmox.self_vmid !== undefined ? { selfVmid: config.proxmox.self_vmid } : {}),
     ...(runtimeMs !== undefined ? { runtimeMs } : {}),
     ...(cluster.pveVersion ? { pveVersion: cluster.pveVersion } : {}),
   });

@@ -243,6 +243,12 @@ const proxmoxSchema = z.strictObject({
     .optional()
     .describe('SHA-256 certificate fingerprint to pin, or one per node (node: fingerprint). Set this or ca.'),
   self: nodeName.optional().describe("This host's node name; default: the node the API says is local."),
+  self_vmid: z
+    .int()
+    .min(100)
+    .max(999999999)
+    .optional()
+    .describe('When pvepower runs inside a guest of this cluster: its VMID. That guest stops last, after every other guest.'),
   timeout: duration({ min: SECOND }).prefault('30s').describe('Timeout of one API request.'),
 });
 
