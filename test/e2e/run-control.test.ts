@@ -16,16 +16,17 @@ describe('pvepower run: trigger, reload, stop', () => {
   const { dir, cleanup } = tempDir('pvepower-run-');
   const configFile = join(dir, 'pvepower.yaml');
   let goodConfig = '';
+  let recorder: ReturnType<typeof recordingShutdownScript>;
 
   before(async () => {
     pveSim = await startPveSimulator({ scenario: outageScenario() as never, timeScale: 20 });
     upsSim = await startUpsSimulator({ pty: true, scale: 1, seed: 5 });
-    const recorder = recordingShutdownScript(dir, join(dir, 'killpower'));
+    recorder = recordingShutdownScript(dir, join(dir, 'killpower'));
     goodConfig = configYaml({
       sim: pveSim,
       secretFile: writeSecret(dir, pveSim.tokenSecret),
       dir,
-      shutdownCommand: recorder.path,
+      shutdownCommand: recorder.script,
       upsPort: upsSim.ptyPath!,
     }).replace('level: error', 'level: info');
     writeFileSync(configFile, goodConfig);
@@ -71,9 +72,10 @@ describe('pvepower run: trigger, reload, stop', () => {
     await until(() => stderr.includes('configuration reloaded'), 10_000, 'the reload');
   });
 
-  it('stops cleanly on SIGTERM', async () => {
+  it('stops cleanly on SIGTERM; a shed stage never touched the host', async () => {
     const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
     daemon.kill('SIGTERM');
     assert.equal(await exited, 0);
+    assert.equal(recorder.runs().length, 0);
   });
 });
