@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { CliError, EXIT_FAILURE, EXIT_USAGE, processIo } from '../core/cli-io.js';
+import { CliError, EXIT_FAILURE, EXIT_USAGE, numberOption, processIo } from '../core/cli-io.js';
 import { redact } from '../core/secrets.js';
 import { VERSION } from '../core/version.js';
 import { registerUpsCommands } from './ups.js';
@@ -56,7 +56,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
     .command('run')
     .description('the daemon: UPS driver, monitor, policy and executor (SIGHUP reloads the config)')
     .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
-    .action(act(async (opts: { config: string }) => (await import('./run.js')).runCommand(opts.config, processIo)));
+    .action(act(async (opts: { config: string }) => (await import('./run.js')).runCommand(opts.config)));
 
   program
     .command('check-config')
@@ -109,8 +109,7 @@ export function buildProgram(): { program: Command; exitCode: () => number } {
       const { dryRunTimeline, simDrill } = await import('./drill.js');
       const { livePlan, parseRuntimeFlag } = await import('./policy.js');
       if (opts.sim) {
-        const timeScale = Number(opts.timeScale);
-        if (!(timeScale > 0)) throw new CliError(`--time-scale: expected a number > 0, got ${opts.timeScale}`, EXIT_USAGE);
+        const timeScale = numberOption('--time-scale', opts.timeScale, 30, (v) => v > 0);
         return simDrill(config, { timeScale, scenario: opts.scenario, ...(opts.keep ? { keep: true } : {}) }, processIo);
       }
       const runtimeMs = parseRuntimeFlag(opts.runtime);

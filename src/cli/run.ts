@@ -14,7 +14,7 @@ import { connectPve, loadConfigOrExit } from './connect.js';
  * `pvepower run`: the daemon until SIGTERM/SIGINT. SIGHUP reloads the config; an invalid new
  * config is reported and the old one kept.
  */
-export async function runCommand(file: string, io: CliIo): Promise<number> {
+export async function runCommand(file: string): Promise<number> {
   const config = loadConfigOrExit(file);
   const logger = createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
   const pve = connectPve({ config: file }, { logger });

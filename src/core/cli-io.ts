@@ -24,3 +24,11 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/** A numeric flag (commander hands over text): `fallback` when absent, a usage error when invalid. */
+export function numberOption(flag: string, value: string | number | undefined, fallback: number, valid: (v: number) => boolean): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n) || !valid(n)) throw new CliError(`${flag}: invalid value ${JSON.stringify(value)}`, EXIT_USAGE);
+  return n;
+}

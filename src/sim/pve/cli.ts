@@ -1,4 +1,4 @@
-import { CliError, EXIT_OK, EXIT_USAGE, type CliIo } from '../../core/cli-io.js';
+import { CliError, EXIT_OK, EXIT_USAGE, type CliIo, numberOption } from '../../core/cli-io.js';
 import { ScenarioError } from './scenario.js';
 import { startPveSimulator, type PveSimulator } from './server.js';
 
@@ -56,11 +56,4 @@ export async function runPveSimCommand(options: PveSimCommandOptions, io: CliIo,
   });
   await sim.close();
   return EXIT_OK;
-}
-
-function numberOption(flag: string, value: string | number | undefined, fallback: number, valid: (v: number) => boolean): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n) || !valid(n)) throw new CliError(`${flag}: invalid value ${JSON.stringify(value)}`, EXIT_USAGE);
-  return n;
 }

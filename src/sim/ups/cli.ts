@@ -1,5 +1,5 @@
 import { parseDuration } from '../../core/duration.js';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from '../../core/cli-io.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, numberOption } from '../../core/cli-io.js';
 import { formatLogEntry, type LogEntry } from './log.js';
 import { DEFAULT_LOAD_PERCENT, runtimeAtFullLoadFor } from './model.js';
 import { startUpsSimulator } from './server.js';
@@ -77,11 +77,4 @@ export async function runUpsSimCommand(options: UpsSimCommandOptions, io: CliIo,
     return EXIT_FAILURE;
   }
   return EXIT_OK;
-}
-
-function numberOption(flag: string, value: string | number | undefined, fallback: number, valid: (v: number) => boolean): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n) || !valid(n)) throw new CliError(`${flag}: invalid value ${JSON.stringify(value)}`, EXIT_USAGE);
-  return n;
 }
