@@ -5,7 +5,7 @@
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from '../core/cli-io.js';
 import { systemClock } from '../core/clock.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
-import { createLogger, type Logger } from '../core/logger.js';
+import { plainLogger, type Logger } from '../core/logger.js';
 import { Monitor } from '../monitor/monitor.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import type { UpsEvent } from '../monitor/types.js';
@@ -171,7 +171,7 @@ function connect(settings: UpsSettings, logger: Logger): { transport: Transport;
 }
 
 function cliLogger(opts: UpsCliOptions): Logger {
-  return createLogger({ level: opts.verbose ? 'info' : 'warn', format: 'text' });
+  return plainLogger({ level: opts.verbose ? 'info' : 'warn' });
 }
 
 /**
