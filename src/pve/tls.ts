@@ -1,7 +1,6 @@
-import net from 'node:net';
 import tls from 'node:tls';
 import { buildConnector } from 'undici';
-import { NetworkError, PveConfigError, TimeoutError, TlsError, TlsPinError } from './errors.js';
+import { PveConfigError, TlsError, TlsPinError } from './errors.js';
 
 /**
  * Normalizes a SHA-256 certificate fingerprint to PVE's format (uppercase, colon-separated), the
@@ -88,37 +87,4 @@ export function createConnector(trust: TlsTrust, connectTimeoutMs: number): buil
       callback(null, socket!);
     });
   };
-}
-
-/**
- * Connects to host:port, reads the leaf certificate and returns its fingerprint in PVE format,
- * for `pvepower` setup messages ("pin this fingerprint?"). Nothing is sent over the connection,
- * which is why it can skip verification: the admin compares the result with `pvenode cert info`.
- */
-export function fingerprintOf(host: string, port = 8006, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host,
-      port,
-      servername: net.isIP(host) ? undefined : host,
-      rejectUnauthorized: false,
-      ALPNProtocols: ['http/1.1'],
-    });
-    socket.setTimeout(timeoutMs, () => {
-      socket.destroy(new TimeoutError(`no TLS handshake with ${host}:${port} within ${timeoutMs} ms`, { requestSent: false }));
-    });
-    socket.once('secureConnect', () => {
-      const fp = socket.getPeerCertificate().fingerprint256;
-      socket.destroy();
-      if (fp) resolve(fp.toUpperCase());
-      else reject(new TlsError(`${host}:${port} presented no certificate`, {}));
-    });
-    socket.once('error', (err: Error & { code?: string }) => {
-      reject(
-        err instanceof TimeoutError
-          ? err
-          : new NetworkError(`cannot connect to ${host}:${port}: ${err.message}`, { code: err.code, requestSent: false, cause: err }),
-      );
-    });
-  });
 }

@@ -17,7 +17,6 @@ import {
   TlsPinError,
 } from '../../src/pve/errors.js';
 import { PveHttp, encodeParams } from '../../src/pve/http.js';
-import { fingerprintOf, normalizeFingerprint } from '../../src/pve/tls.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { FakePve } from './helpers/fake-pve.js';
 import { TestServer, testPki, type Recorded } from './helpers/server.js';
@@ -176,17 +175,6 @@ test('TLS: without CA or fingerprint the client refuses to exist', () => {
     () => new PveClient({ host: '127.0.0.1', tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, ca: '/nonexistent/ca.pem' }),
     /cannot read the CA file \/nonexistent\/ca\.pem/,
   );
-});
-
-test('fingerprintOf reads the leaf certificate in PVE format', async () => {
-  const { server, close } = await startFake();
-  try {
-    assert.equal(await fingerprintOf('127.0.0.1', server.port), server.pki.fingerprint);
-    assert.equal(normalizeFingerprint(server.pki.fingerprint.toLowerCase()), server.pki.fingerprint);
-    await assert.rejects(fingerprintOf('127.0.0.1', await freePort()), (err: unknown) => err instanceof NetworkError && err.code === 'ECONNREFUSED');
-  } finally {
-    await close();
-  }
 });
 
 test('token id and secret are validated; the secret file must be private', async () => {
