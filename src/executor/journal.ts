@@ -91,19 +91,8 @@ export type JournalBody =
 
 export type JournalRecord = JournalBody & { v: number; seq: number; at: number };
 
-export interface GuestState {
-  vmid: number;
-  node: string;
-  type: GuestType;
-  name: string;
-  stage: string;
-  group: number;
-  final: boolean;
-  action: SentAction;
-  ha: boolean;
-  haPrev?: string;
-  restart: boolean;
-  deadline: number;
+/** A guest pvepower acted on: its intent record, plus what happened since. */
+export interface GuestState extends Omit<GuestIntent, 'op' | 'phase'> {
   /** When the intent was recorded. */
   requestedAt: number;
   /** The round it was stopped in. */
