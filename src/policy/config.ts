@@ -12,7 +12,7 @@ import {
   type Pair,
 } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type PvepowerConfig } from './schema.js';
+import { configSchema, CROSS_CHECK, type PvepowerConfig } from './schema.js';
 
 /** One problem in a config file; line and col are 1-based (0 when the file itself is the problem). */
 export interface ConfigIssue {
@@ -103,7 +103,12 @@ export function parseConfig(text: string, file = '<config>'): PvepowerConfig {
   // An object with unknown keys also fails its own checks ("needs a condition") for want of the
   // misspelt key: the unknown key is the news, the rest is noise.
   const withUnknownKeys = new Set(result.error.issues.filter((i) => i.code === 'unrecognized_keys').map((i) => formatKeyPath(i.path)));
-  const relevant = result.error.issues.filter((i) => i.code !== 'custom' || !withUnknownKeys.has(formatKeyPath(i.path)));
+  // Cross-key checks also ran over invalid values: keep only those not about a key already wrong.
+  const own = result.error.issues.filter((i) => !isCrossCheck(i)).map((i) => formatKeyPath(i.path));
+  const overlaps = (path: string) => own.some((o) => o === path || path.startsWith(o + '.') || path.startsWith(o + '[') || o.startsWith(path + '.') || o.startsWith(path + '['));
+  const relevant = result.error.issues.filter(
+    (i) => (i.code !== 'custom' || !withUnknownKeys.has(formatKeyPath(i.path))) && !(isCrossCheck(i) && overlaps(formatKeyPath(i.path))),
+  );
   const issues = relevant.flatMap((iss): ConfigIssue[] => {
     if (iss.code === 'unrecognized_keys') {
       const known = knownKeys.get(formatKeyPath(iss.path)) ?? [];
@@ -239,4 +244,8 @@ function isEmpty(node: unknown): boolean {
 
 function startOf(node: unknown): number {
   return (node as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
+}
+
+function isCrossCheck(issue: z.core.$ZodIssue): boolean {
+  return issue.code === 'custom' && (issue.params as Record<string, unknown> | undefined)?.[CROSS_CHECK] === true;
 }

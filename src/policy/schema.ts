@@ -321,8 +321,23 @@ function isFinal(name: string, stage: { final?: boolean | undefined }): boolean 
   return stage.final ?? name === SHUTDOWN_STAGE;
 }
 
+/** Marks the issues of crossChecks, which config.ts drops where a key's own value is already wrong. */
+export const CROSS_CHECK = 'cross-check';
+
 function add(ctx: z.RefinementCtx, path: (string | number)[], message: string): void {
-  ctx.addIssue({ code: 'custom', path, message });
+  ctx.addIssue({ code: 'custom', path, message, params: { [CROSS_CHECK]: true } });
+}
+
+/**
+ * crossChecks also runs when some values are invalid, so one check-config run reports every
+ * error. A value it cannot read yet (wrong type) just means its checks wait for the next run.
+ */
+function crossChecksOfWhatParsed(c: ConfigObject, ctx: z.RefinementCtx): void {
+  try {
+    crossChecks(c, ctx);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+  }
 }
 
 /** Checks that involve more than one key. Each issue points at the key to change. */
@@ -401,7 +416,7 @@ function resolve(c: ConfigObject) {
   };
 }
 
-export const configSchema = configObject.superRefine(crossChecks).transform(resolve);
+export const configSchema = configObject.check(z.superRefine(crossChecksOfWhatParsed, { when: () => true })).transform(resolve);
 
 /** The parsed config: defaults applied, durations in ms, USB ids as numbers, stages resolved. */
 export type PvepowerConfig = z.output<typeof configSchema>;

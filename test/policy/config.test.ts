@@ -159,8 +159,28 @@ test('all errors of a file come at once, in file order', () => {
     `${FILE}:2:17 ups.pollinterval: a duration needs a unit: write 2s or 2m, not 2`,
     `${FILE}:3:3 ups.colour: unknown key (valid here: name, driver, port, vendorid, productid, bus, serial, cablepower, desc, pollinterval, deadtime, battery, delay, ignoresab)`,
     `${FILE}:4:1 proxmox.token_id: required`,
+    `${FILE}:4:1 proxmox.ca: required: set ca (e.g. /etc/pve/pve-root-ca.pem) or fingerprint`,
     `${FILE}:5:9 proxmox.port: must be at least 1`,
   ]);
+});
+
+test('cross-key errors come in the same run as value errors, but not about a key already wrong', () => {
+  const lines = errors(
+    yaml(
+      'ups: { pollinterval: 2 }',
+      'proxmox: { token_id: "pvepower@pve!ups", ca: /etc/pve/pve-root-ca.pem }',
+      'stages:',
+      '  shutdown: { when: { low_battery: true } }',
+      'guests:',
+      '  - match: {}',
+      '    stage: nosuch',
+      '    timeout: 5',
+    ),
+  );
+  assert.equal(lines.length, 3, lines.join('\n'));
+  assert.match(lines[0]!, /:1:\d+ ups\.pollinterval: a duration needs a unit/);
+  assert.match(lines[1]!, /:7:\d+ guests\[0\]\.stage: /);
+  assert.match(lines[2]!, /:8:\d+ guests\[0\]\.timeout: a duration needs a unit/);
 });
 
 test('defaults apply to every key left out, durations in ms', () => {
