@@ -233,7 +233,8 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     if (journal.state.planId === undefined) {
       journal.append({ op: 'outage', phase: 'info', planId: id, self: this.opts.self });
     } else if (journal.state.planId !== id) {
-      this.opts.logger.warn('the plan changed during the outage; guests are matched by VMID', { was: journal.state.planId, now: id });
+      // Each stage plans from the live cluster, so guests stopped earlier drop out: expected.
+      this.opts.logger.info('plan rebuilt during the outage; the journal matches guests by VMID', { was: journal.state.planId, now: id });
       journal.append({ op: 'plan', phase: 'info', planId: id });
     }
   }
