@@ -3,25 +3,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { CliError, EXIT_OK, EXIT_USAGE, type CliIo } from '../../../src/core/cli-io.js';
-import { runPveSimCommand, type PveSimCommandOptions } from '../../../src/sim/pve/cli.js';
+import { EXIT_OK } from '../../../src/core/cli-io.js';
+import { captureIo, rejectsUsage } from '../../helpers/cli-io.js';
+import { runPveSimCommand } from '../../../src/sim/pve/cli.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../config/sim-cluster.yaml', import.meta.url));
 
-function captureIo() {
-  const out: string[] = [];
-  const err: string[] = [];
-  let announce: (line: string) => void = () => undefined;
-  const announced = new Promise<string>((resolve) => (announce = resolve));
-  const io: CliIo = {
-    out: (text) => {
-      out.push(text);
-      announce(text);
-    },
-    err: (text) => void err.push(text),
-  };
-  return { io, out, err, announced };
-}
 
 function get(port: number, ca: string, auth: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -35,17 +22,6 @@ function get(port: number, ca: string, auth: string, path: string): Promise<{ st
   });
 }
 
-async function rejectsUsage(options: PveSimCommandOptions, message: RegExp): Promise<void> {
-  const { io, out } = captureIo();
-  const err = await runPveSimCommand(options, io).then(
-    () => assert.fail('expected a usage error'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof CliError, String(err));
-  assert.equal(err.exitCode, EXIT_USAGE);
-  assert.match(err.message, message);
-  assert.deepEqual(out, [], 'nothing started');
-}
 
 describe('pvepower sim pve', () => {
   it('prints one JSON line, serves the scenario until stopped, then removes the CA file', async () => {
@@ -70,10 +46,10 @@ describe('pvepower sim pve', () => {
   });
 
   it('rejects bad flags and bad scenarios as usage errors', async () => {
-    await rejectsUsage({}, /needs --scenario FILE/);
-    await rejectsUsage({ scenario: EXAMPLE, port: '70000' }, /--port: invalid value "70000"/);
-    await rejectsUsage({ scenario: EXAMPLE, timeScale: '0' }, /--time-scale: invalid value "0"/);
-    await rejectsUsage({ scenario: '/nonexistent/cluster.yaml', port: 0 }, /ENOENT/);
-    await rejectsUsage({ scenario: fileURLToPath(import.meta.url), port: 0 }, /invalid scenario|cli\.test\.ts/);
+    await rejectsUsage((io) => runPveSimCommand({}, io), /needs --scenario FILE/);
+    await rejectsUsage((io) => runPveSimCommand({ scenario: EXAMPLE, port: '70000' }, io), /--port: invalid value "70000"/);
+    await rejectsUsage((io) => runPveSimCommand({ scenario: EXAMPLE, timeScale: '0' }, io), /--time-scale: invalid value "0"/);
+    await rejectsUsage((io) => runPveSimCommand({ scenario: '/nonexistent/cluster.yaml', port: 0 }, io), /ENOENT/);
+    await rejectsUsage((io) => runPveSimCommand({ scenario: fileURLToPath(import.meta.url), port: 0 }, io), /invalid scenario|cli\.test\.ts/);
   });
 });

@@ -1,37 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { CliError, EXIT_OK, EXIT_USAGE, type CliIo } from '../../../src/core/cli-io.js';
-import { runUpsSimCommand, type UpsSimCommandOptions } from '../../../src/sim/ups/cli.js';
+import { EXIT_OK } from '../../../src/core/cli-io.js';
+import { captureIo, rejectsUsage } from '../../helpers/cli-io.js';
+import { runUpsSimCommand } from '../../../src/sim/ups/cli.js';
 import { UpsSimControl } from '../../../src/sim/ups/client.js';
 import type { UpsState } from '../../../src/sim/ups/model.js';
 
-function captureIo() {
-  const out: string[] = [];
-  const err: string[] = [];
-  let announce: (line: string) => void = () => undefined;
-  const announced = new Promise<string>((resolve) => (announce = resolve));
-  const io: CliIo = {
-    out: (text) => {
-      out.push(text);
-      announce(text);
-    },
-    err: (text) => void err.push(text),
-  };
-  return { io, out, err, announced };
-}
 
-async function rejectsUsage(options: UpsSimCommandOptions, message: RegExp): Promise<void> {
-  const { io, out } = captureIo();
-  const err = await runUpsSimCommand(options, io).then(
-    () => assert.fail('expected a usage error'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof CliError, String(err));
-  assert.equal(err.exitCode, EXIT_USAGE);
-  assert.match(err.message, message);
-  assert.deepEqual(out, [], 'nothing started');
-}
 
 describe('pvepower sim ups', () => {
   it('prints the pty and control paths, serves until stopped, then cleans up', async () => {
@@ -59,11 +35,11 @@ describe('pvepower sim ups', () => {
   });
 
   it('refuses to start without --pty or with bad values', async () => {
-    await rejectsUsage({}, /--pty/);
-    await rejectsUsage({ pty: true, timeScale: '0' }, /--time-scale/);
-    await rejectsUsage({ pty: true, load: 'lots' }, /--load/);
-    await rejectsUsage({ pty: true, charge: 101 }, /--charge/);
-    await rejectsUsage({ pty: true, runtime: 'forever' }, /--runtime/);
-    await rejectsUsage({ pty: true, runtime: '10m', load: 0 }, /--runtime/);
+    await rejectsUsage((io) => runUpsSimCommand({}, io), /--pty/);
+    await rejectsUsage((io) => runUpsSimCommand({ pty: true, timeScale: '0' }, io), /--time-scale/);
+    await rejectsUsage((io) => runUpsSimCommand({ pty: true, load: 'lots' }, io), /--load/);
+    await rejectsUsage((io) => runUpsSimCommand({ pty: true, charge: 101 }, io), /--charge/);
+    await rejectsUsage((io) => runUpsSimCommand({ pty: true, runtime: 'forever' }, io), /--runtime/);
+    await rejectsUsage((io) => runUpsSimCommand({ pty: true, runtime: '10m', load: 0 }, io), /--runtime/);
   });
 });
